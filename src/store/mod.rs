@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use crate::protocol::{Credentials, ERR_NOT_FOUND};
 use crate::registry::InvalidServerUrl;
 
-// helper: added with the helper-as-a-Store code
+pub mod helper;
 pub mod keyring;
 #[cfg(test)]
 pub mod memory;

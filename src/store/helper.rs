@@ -1,0 +1,452 @@
+//! Another `docker-credential-*` program as a `Store`.
+//!
+//! The conformance tester, the client tooling and delegated routes all reach
+//! external helpers through this one type. It runs the program the way Docker's
+//! Go client does (argv `[action]`, request on stdin, answer on stdout), but
+//! with a deadline that kills the helper's whole process group, stdin always
+//! closed, stdout and stderr kept apart, and errors that name the helper and
+//! the registry without ever quoting a secret.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::{Store, StoreError};
+use crate::protocol::{self, Credentials, ERR_NOT_FOUND};
+use crate::secret::Secret;
+
+/// The prefix docker adds to `credsStore` and `credHelpers` values.
+pub const HELPER_PREFIX: &str = "docker-credential-";
+/// Default deadline for one helper call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most bytes read from a helper's stdout or stderr.
+const MAX_OUTPUT_BYTES: usize = protocol::MAX_INPUT_BYTES;
+
+/// What happens to the helper's stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StderrMode {
+    /// Pass it through to ours, as Docker's client does.
+    Inherit,
+    /// Keep it in [`RawOutput::stderr`] (the conformance tester reads it).
+    Capture,
+}
+
+/// An external credential helper.
+#[derive(Debug, Clone)]
+pub struct Helper {
+    program: PathBuf,
+    name: String,
+    timeout: Duration,
+    env: Vec<(OsString, OsString)>,
+    stderr: StderrMode,
+}
+
+/// Why a helper could not be run.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HelperError {
+    /// No such program on PATH or at that path.
+    #[error("{0} not found in PATH")]
+    NotFound(String),
+    /// An empty helper name names no helper.
+    #[error("empty credential helper name")]
+    EmptyName,
+    /// The program exists but could not be started.
+    #[error("cannot run {name}: {reason}")]
+    Spawn {
+        /// The helper.
+        name: String,
+        /// The OS error.
+        reason: String,
+    },
+}
+
+/// Everything a helper call produced.
+#[derive(Debug)]
+pub struct RawOutput {
+    /// The exit status, or `None` if the deadline killed it.
+    pub status: Option<ExitStatus>,
+    /// Its stdout, which may hold a secret.
+    pub stdout: Secret<Vec<u8>>,
+    /// Its stderr (empty unless captured).
+    pub stderr: Vec<u8>,
+    /// Wall-clock time of the call.
+    pub elapsed: Duration,
+    /// True when the deadline passed and the process group was killed.
+    pub timed_out: bool,
+}
+
+impl RawOutput {
+    /// True for exit status 0.
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    /// The exit code, if the helper exited normally.
+    pub fn code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
+    }
+
+    /// Trimmed stdout equals the not-found text (how Go clients detect it).
+    pub fn is_not_found(&self) -> bool {
+        !self.success() && trimmed(self.stdout.expose()) == ERR_NOT_FOUND.as_bytes()
+    }
+}
+
+impl Helper {
+    /// Finds a helper by name (with or without the `docker-credential-`
+    /// prefix) on PATH, or by path when the name contains a `/`.
+    pub fn resolve(name: &str) -> Result<Helper, HelperError> {
+        if name.is_empty() {
+            return Err(HelperError::EmptyName);
+        }
+        if name.contains('/') {
+            let path = PathBuf::from(name);
+            if !path.is_file() {
+                return Err(HelperError::NotFound(name.to_string()));
+            }
+            return Ok(Helper::at(path));
+        }
+        let full = if name.starts_with(HELPER_PREFIX) {
+            name.to_string()
+        } else {
+            format!("{HELPER_PREFIX}{name}")
+        };
+        find_on_path(&full)
+            .map(Helper::at)
+            .ok_or(HelperError::NotFound(full))
+    }
+
+    /// A helper at a known path.
+    pub fn at(program: PathBuf) -> Helper {
+        let name = program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| program.display().to_string());
+        Helper {
+            program,
+            name,
+            timeout: DEFAULT_TIMEOUT,
+            env: Vec::new(),
+            stderr: StderrMode::Inherit,
+        }
+    }
+
+    /// Sets the deadline for each call.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Adds an environment variable for the helper.
+    pub fn with_env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Chooses what happens to the helper's stderr.
+    pub fn with_stderr(mut self, mode: StderrMode) -> Self {
+        self.stderr = mode;
+        self
+    }
+
+    /// The program's file name, e.g. `docker-credential-pass`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The program's path.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// The per-call deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs the helper with `args`, writes `input` to its stdin and closes it,
+    /// and collects its output. At the deadline the whole process group is killed.
+    pub fn run(&self, args: &[&str], input: &[u8]) -> Result<RawOutput, HelperError> {
+        let started = Instant::now();
+        let mut command = Command::new(&self.program);
+        command
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(match self.stderr {
+                StderrMode::Inherit => Stdio::inherit(),
+                StderrMode::Capture => Stdio::piped(),
+            });
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            // Its own process group, so a deadline can kill what it started too.
+            command.process_group(0);
+        }
+        let mut child = command.spawn().map_err(|e| HelperError::Spawn {
+            name: self.name.clone(),
+            reason: e.to_string(),
+        })?;
+
+        let stdout = collect(child.stdout.take());
+        let stderr = collect(child.stderr.take());
+        if let Some(mut stdin) = child.stdin.take() {
+            let input = Secret::new(input.to_vec());
+            // A helper that never reads its stdin must not block us: write from
+            // a thread, and ignore EPIPE from a helper that exited first.
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(input.expose());
+            });
+        }
+        let (status, timed_out) = wait_with_deadline(&mut child, self.timeout);
+        // A killed helper's grandchildren may hold the pipes open; do not wait for them.
+        let grace = if timed_out {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(5)
+        };
+        Ok(RawOutput {
+            status,
+            stdout: Secret::new(stdout.recv_timeout(grace).unwrap_or_default()),
+            stderr: stderr.recv_timeout(grace).unwrap_or_default(),
+            elapsed: started.elapsed(),
+            timed_out,
+        })
+    }
+
+    /// Runs one protocol action and turns a failure into a [`StoreError`] that
+    /// names the helper, the action and the registry.
+    fn call(
+        &self,
+        action: protocol::Action,
+        registry: &str,
+        input: &[u8],
+        secret: Option<&str>,
+    ) -> Result<RawOutput, StoreError> {
+        let out = self
+            .run(&[action.as_str()], input)
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        if out.timed_out {
+            return Err(StoreError::Other(format!(
+                "{} timed out after {}s ({registry})",
+                self.name,
+                self.timeout.as_secs()
+            )));
+        }
+        if out.success() {
+            return Ok(out);
+        }
+        if out.is_not_found() {
+            return Err(StoreError::NotFound);
+        }
+        let status = match out.code() {
+            Some(code) => format!("exit status {code}"),
+            None => "killed by a signal".to_string(),
+        };
+        Err(StoreError::Other(format!(
+            "{} {action} failed for {registry}: {status}: {}",
+            self.name,
+            quote_output(out.stdout.expose(), secret)
+        )))
+    }
+}
+
+impl Store for Helper {
+    fn get(&self, server_url: &str) -> Result<Credentials, StoreError> {
+        let out = self.call(
+            protocol::Action::Get,
+            server_url,
+            server_url.as_bytes(),
+            None,
+        )?;
+        let fields = protocol::decode_credential_object(out.stdout.expose()).map_err(|reason| {
+            StoreError::Other(format!(
+                "{} get for {server_url} printed no credential JSON: {reason}",
+                self.name
+            ))
+        })?;
+        let (Some(username), Some(secret)) = (fields.username, fields.secret) else {
+            return Err(StoreError::Other(format!(
+                "{} get for {server_url} answered without Username or Secret",
+                self.name
+            )));
+        };
+        // pass and env-style helpers answer an unknown server with empty
+        // credentials and exit 0; docker and skopeo treat that as anonymous.
+        if username.is_empty() && secret.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        // Some helpers (gcloud) leave out ServerURL: the query is the answer's server.
+        let server_url = fields
+            .server_url
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| server_url.to_string());
+        Ok(Credentials {
+            server_url,
+            username,
+            secret,
+        })
+    }
+
+    fn store(&self, creds: &Credentials) -> Result<(), StoreError> {
+        let request = protocol::encode_store_request(creds);
+        self.call(
+            protocol::Action::Store,
+            &creds.server_url,
+            request.expose(),
+            Some(creds.secret.expose()),
+        )
+        .map(|_| ())
+    }
+
+    fn erase(&self, server_url: &str) -> Result<(), StoreError> {
+        self.call(
+            protocol::Action::Erase,
+            server_url,
+            server_url.as_bytes(),
+            None,
+        )
+        .map(|_| ())
+    }
+
+    fn list(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let out = self.call(protocol::Action::List, "list", b"", None)?;
+        protocol::decode_list(out.stdout.expose()).map_err(|reason| {
+            StoreError::Other(format!(
+                "{} list printed no JSON object of strings: {reason}",
+                self.name
+            ))
+        })
+    }
+}
+
+/// Quotes a helper's stdout for an error line: one line, at most 200
+/// characters, and never a secret. Output that parses as credential JSON is
+/// withheld whole; a known secret is masked wherever it appears.
+pub fn quote_output(stdout: &[u8], known_secret: Option<&str>) -> String {
+    if let Ok(fields) = protocol::decode_credential_object(stdout) {
+        if fields.secret.is_some() {
+            return "(stdout held credential JSON, withheld)".to_string();
+        }
+    }
+    let mut text = String::from_utf8_lossy(trimmed(stdout)).into_owned();
+    if let Some(secret) = known_secret.filter(|s| !s.is_empty()) {
+        text = text.replace(secret, "***");
+    }
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut quoted: String = one_line.chars().take(200).collect();
+    if one_line.chars().count() > 200 {
+        quoted.push('…');
+    }
+    if quoted.is_empty() {
+        "(no output on stdout)".to_string()
+    } else {
+        format!("`{quoted}`")
+    }
+}
+
+fn trimmed(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &bytes[start..end]
+}
+
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+fn collect(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(pipe) = pipe {
+            let _ = pipe.take(MAX_OUTPUT_BYTES as u64).read_to_end(&mut buf);
+        }
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+fn wait_with_deadline(child: &mut Child, timeout: Duration) -> (Option<ExitStatus>, bool) {
+    use wait_timeout::ChildExt;
+    match child.wait_timeout(timeout) {
+        Ok(Some(status)) => (Some(status), false),
+        Ok(None) | Err(_) => {
+            kill_group(child);
+            let _ = child.wait();
+            (None, true)
+        }
+    }
+}
+
+fn kill_group(child: &mut Child) {
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{Signal, killpg};
+        use nix::unistd::Pid;
+        let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+    }
+    let _ = child.kill();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_output_withholds_credential_json() {
+        let out = br#"{"Username":"u","Secret":"hunter2"}"#;
+        assert_eq!(
+            quote_output(out, None),
+            "(stdout held credential JSON, withheld)"
+        );
+    }
+
+    #[test]
+    fn quoted_output_masks_a_known_secret_and_stays_one_line() {
+        assert_eq!(
+            quote_output(b"bad hunter2\nmore\n", Some("hunter2")),
+            "`bad *** more`"
+        );
+        assert_eq!(quote_output(b"\n", None), "(no output on stdout)");
+    }
+
+    #[test]
+    fn resolve_refuses_an_empty_name() {
+        assert!(matches!(Helper::resolve(""), Err(HelperError::EmptyName)));
+        assert!(
+            matches!(Helper::resolve("surely-absent-helper-xyz"), Err(HelperError::NotFound(n)) if n == "docker-credential-surely-absent-helper-xyz")
+        );
+    }
+}
