@@ -329,10 +329,8 @@ impl Store for Helper {
 /// characters, and never a secret. Output that parses as credential JSON is
 /// withheld whole; a known secret is masked wherever it appears.
 pub fn quote_output(stdout: &[u8], known_secret: Option<&str>) -> String {
-    if let Ok(fields) = protocol::decode_credential_object(stdout) {
-        if fields.secret.is_some() {
-            return "(stdout held credential JSON, withheld)".to_string();
-        }
+    if protocol::decode_credential_object(stdout).is_ok_and(|f| f.secret.is_some()) {
+        return "(stdout held credential JSON, withheld)".to_string();
     }
     let mut text = String::from_utf8_lossy(trimmed(stdout)).into_owned();
     if let Some(secret) = known_secret.filter(|s| !s.is_empty()) {
