@@ -76,6 +76,10 @@ enum Command {
     List,
     /// Print the version line.
     Version,
+    /// Check any credential helper against the protocol and say what docker,
+    /// skopeo/podman, Incus, the Rust docker_credential crate and oras would
+    /// make of its answers.
+    Conformance(crate::conformance::Args),
 }
 
 /// Parses and runs a tooling subcommand. Exit codes: 0 success, 1 a check
@@ -116,6 +120,7 @@ pub fn run_tooling(
             );
             ExitCode::from(2)
         }
+        Command::Conformance(args) => crate::conformance::main(args, stdout, stderr),
     }
 }
 

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod conformance;
 pub mod protocol;
 pub mod registry;
 pub mod secret;
