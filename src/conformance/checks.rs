@@ -527,8 +527,9 @@ fn get_unknown_server_reports_not_found(ctx: &mut Ctx) -> Finding {
         GetOutcome::NotRun(_) | GetOutcome::Hung => skip_no_answer(ctx, &out),
         GetOutcome::NotFound => Finding::Pass(ctx.describe(&out)),
         GetOutcome::Empty => Finding::Broken(
-            "exit 0 with empty Username and Secret: docker and skopeo go anonymous, but Incus, \
-             the Rust docker_credential crate and anything that trusts exit 0 take them as credentials"
+            "exit 0 with empty Username and Secret: docker, skopeo and oras go anonymous, but \
+             Incus, the Rust docker_credential crate and anything that trusts exit 0 send them \
+             on as credentials"
                 .into(),
         ),
         GetOutcome::Credentials(_) if ctx.mode.is_read_only() => Finding::Skip(
@@ -536,9 +537,9 @@ fn get_unknown_server_reports_not_found(ctx: &mut Ctx) -> Finding {
              or accepts any registry), so not-found cannot be provoked"
                 .into(),
         ),
-        GetOutcome::Credentials(_) => Finding::Broken(
-            "exit 0 with credentials for a server nothing was stored for".into(),
-        ),
+        GetOutcome::Credentials(_) => {
+            Finding::Broken("exit 0 with credentials for a server nothing was stored for".into())
+        }
         GetOutcome::Garbage => Finding::Broken("exit 0 without a credential object".into()),
         GetOutcome::Failed => {
             if contains(&out.stderr, ERR_NOT_FOUND.as_bytes()) {
@@ -1058,12 +1059,15 @@ fn probe_variants(
     } else {
         "stored as"
     };
-    format!(
-        "{how} {}: resolves {}; not {}",
+    let mut line = format!(
+        "{how} {}: resolves {}",
         placeholder(stored_as, host),
-        list_or_none(&yes),
-        list_or_none(&no)
-    )
+        list_or_none(&yes)
+    );
+    if !no.is_empty() {
+        line.push_str(&format!("; not {}", no.join(" ")));
+    }
+    line
 }
 
 fn placeholder(url: &str, host: &str) -> String {
@@ -1131,19 +1135,14 @@ fn docker_hub_spellings_resolve(ctx: &mut Ctx) -> Finding {
     if now.credentials().is_some_and(|f| ctx.is_ours(&f)) {
         ctx.erase(DOCKER_HUB_LEGACY_URL);
     }
-    Finding::Observed(format!(
-        "stored as {DOCKER_HUB_LEGACY_URL}: resolves {}; not {}",
-        if yes.is_empty() {
-            "none".into()
-        } else {
-            yes.join(" ")
-        },
-        if no.is_empty() {
-            "none".into()
-        } else {
-            no.join(" ")
-        }
-    ))
+    let mut line = format!(
+        "stored as {DOCKER_HUB_LEGACY_URL}: resolves {}",
+        list_or_none(&yes.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    );
+    if !no.is_empty() {
+        line.push_str(&format!("; not {}", no.join(" ")));
+    }
+    Finding::Observed(line)
 }
 
 // ---------------------------------------------------------------- output shape
@@ -1247,10 +1246,9 @@ fn over_answers(
     if bad.is_empty() {
         Finding::Pass(format!("{pass} ({} answer(s))", all.len()))
     } else {
-        bad.dedup();
         Finding::Broken(format!(
             "{} of {} answers: {}",
-            bad.len().min(all.len()),
+            bad.len(),
             all.len(),
             bad[0]
         ))
