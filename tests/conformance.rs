@@ -765,3 +765,31 @@ fn gcloud_helper_offline_is_read_only_multi_line_without_server_url() {
     assert_eq!(consumer(&report, "containers/image")["verdict"], "fails");
     assert!(!run.stdout.contains("ya29.offline-conformance-token"));
 }
+
+#[test]
+fn man_page_lists_every_check_and_option() {
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("man/docker-credential-incus-conformance.1"),
+    )
+    .unwrap();
+    let catalogue = conformance(&["--list-checks", "--format", "json"], &[]).json();
+    for entry in catalogue.as_array().unwrap() {
+        let id = entry["id"].as_str().unwrap();
+        assert!(page.contains(&format!(".B {id}\n")), "man page lacks {id}");
+    }
+    for option in [
+        "read\\-only",
+        "server\\-url",
+        "timeout",
+        "format",
+        "only",
+        "skip",
+        "color",
+        "list\\-checks",
+    ] {
+        assert!(
+            page.contains(&format!("\\-\\-{option}")),
+            "man page lacks --{option}"
+        );
+    }
+}

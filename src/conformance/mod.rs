@@ -131,21 +131,17 @@ pub fn main(args: Args, stdout: &mut dyn Write, stderr: &mut dyn Write) -> ExitC
     let report = match outcome {
         Ok(report) => report,
         Err(e) => {
-            drop(table);
             let _ = writeln!(stderr, "conformance: {e}");
             return ExitCode::from(2);
         }
     };
     let written = match args.format {
         Format::Table => table.finish(&report),
-        other => {
-            drop(table);
-            match other {
-                Format::Json => report::json(stdout, &report),
-                Format::Tap => report::tap(stdout, &report),
-                _ => report::junit(stdout, &report),
-            }
-        }
+        other => match other {
+            Format::Json => report::json(stdout, &report),
+            Format::Tap => report::tap(stdout, &report),
+            _ => report::junit(stdout, &report),
+        },
     };
     if written.is_err() {
         return ExitCode::from(2);
