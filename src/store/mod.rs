@@ -15,6 +15,15 @@ pub mod keyring;
 #[cfg(test)]
 pub mod memory;
 
+/// The store the protocol verbs (`get`, `store`, `erase`, `list`) serve from.
+///
+/// The tooling's `--route` and `import` use it too, so that they see exactly
+/// what Docker, skopeo and Incus get from this helper. Today it is the OS
+/// keyring; config-driven routes replace it here.
+pub fn protocol_store() -> Result<Box<dyn Store>, StoreError> {
+    Ok(Box::new(keyring::KeyringStore::from_env()?))
+}
+
 /// A source of registry credentials. Method names are the wire verbs.
 pub trait Store {
     /// The credential for `server_url`; `ServerURL` in the answer echoes the query.
