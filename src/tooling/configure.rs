@@ -257,7 +257,11 @@ fn undo_json(
             after: before,
         });
     }
-    let backup_had_helpers = backup.is_some_and(|b| b.contains_key("credHelpers"));
+    // An empty map is removed unless the file had it empty before us.
+    let backup_had_empty_helpers = backup
+        .and_then(|b| b.get("credHelpers"))
+        .and_then(Value::as_object)
+        .is_some_and(|h| h.is_empty());
     if let Some(helpers) = root.get_mut("credHelpers").and_then(Value::as_object_mut) {
         let targets: Vec<String> = if keys.is_empty() {
             helpers
@@ -287,7 +291,7 @@ fn undo_json(
                 after: before,
             });
         }
-        if helpers.is_empty() && !backup_had_helpers && !changes.is_empty() {
+        if helpers.is_empty() && !backup_had_empty_helpers && !changes.is_empty() {
             root.shift_remove("credHelpers");
         }
     }

@@ -140,11 +140,11 @@ fn from_docker_config(
         );
         return Ok(());
     };
-    let mut found = Vec::new();
+    let mut found: Vec<(String, Credentials)> = Vec::new();
     let mut failures = 0;
     for (key, entry) in auths {
-        match decode_entry(key, entry) {
-            Plaintext::Credential(c) => found.push(c),
+        match decode_entry(&docker_server_url(key), entry) {
+            Plaintext::Credential(c) => found.push((key.clone(), c)),
             Plaintext::Marker => {}
             Plaintext::Broken(why) => {
                 failures += 1;
@@ -165,7 +165,7 @@ fn from_docker_config(
         };
     }
     if args.dry_run {
-        for c in &found {
+        for (_, c) in &found {
             let _ = writeln!(
                 stderr,
                 "would import {} (user {})",
@@ -176,7 +176,7 @@ fn from_docker_config(
     }
     let store = Source::Route.open(Duration::from_secs(args.timeout.max(1)))?;
     let mut imported = Vec::new();
-    for creds in &found {
+    for (key, creds) in &found {
         match store_verified(store.as_ref(), creds) {
             Ok(()) => {
                 let _ = writeln!(
@@ -184,7 +184,7 @@ fn from_docker_config(
                     "imported {} (user {})",
                     creds.server_url, creds.username
                 );
-                imported.push(creds.server_url.clone());
+                imported.push(key.clone());
             }
             Err(e) => {
                 failures += 1;
@@ -224,6 +224,17 @@ fn from_docker_config(
     }
 }
 
+/// The server docker asks a helper for, given an `auths` key: Docker Hub's
+/// key as it is, any other reduced to its host as docker's file store reads
+/// legacy keys (`https://host/v1/` serves `host`).
+pub fn docker_server_url(key: &str) -> String {
+    if key == crate::registry::DOCKER_HUB_LEGACY_URL {
+        key.to_string()
+    } else {
+        super::convert_to_hostname(key).to_string()
+    }
+}
+
 fn failed(count: usize) -> ToolError {
     ToolError::Failed(format!("{count} credential(s) could not be imported"))
 }
@@ -251,8 +262,9 @@ fn warn_if_docker_does_not_ask_us(
     let ours = super::configure::SHORT_NAME;
     let store = root.get("credsStore").and_then(Value::as_str);
     let helpers = root.get("credHelpers").and_then(Value::as_object);
-    let missed: Vec<&String> = keys
+    let missed: Vec<String> = keys
         .iter()
+        .map(|k| docker_server_url(k))
         .filter(|k| {
             match helpers
                 .and_then(|h| h.get(k.as_str()))

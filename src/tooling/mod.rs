@@ -348,6 +348,16 @@ pub fn fetch_all(
     Ok(out)
 }
 
+/// docker's `ConvertToHostname`: the scheme and any path dropped, as docker
+/// reads legacy `auths` keys such as `https://host/v1/`.
+pub fn convert_to_hostname(key: &str) -> &str {
+    let rest = key
+        .strip_prefix("http://")
+        .or_else(|| key.strip_prefix("https://"))
+        .unwrap_or(key);
+    rest.split('/').next().unwrap_or(rest)
+}
+
 /// Layout of a JSON file, kept so that an edit changes only what it edits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonStyle {

@@ -370,15 +370,6 @@ fn docker_key(reference: &Reference) -> String {
     }
 }
 
-/// docker's `ConvertToHostname`: drop the scheme and any path.
-fn convert_to_hostname(key: &str) -> &str {
-    let rest = key
-        .strip_prefix("http://")
-        .or_else(|| key.strip_prefix("https://"))
-        .unwrap_or(key);
-    rest.split('/').next().unwrap_or(rest)
-}
-
 /// Decodes an `auths` entry as containers/image and docker do: `auth` must
 /// decode to `user:password`; an identity token counts only beside it.
 fn decode_auth(server: &str, entry: &Value) -> Option<Credentials> {
@@ -507,7 +498,7 @@ fn resolve_docker(reference: &Reference, env: &Env) -> Resolution {
         let found = auths.get(&key).map(|e| (key.clone(), e)).or_else(|| {
             auths
                 .iter()
-                .find(|(k, _)| convert_to_hostname(k) == key)
+                .find(|(k, _)| super::convert_to_hostname(k) == key)
                 .map(|(k, e)| (k.clone(), e))
         });
         if let Some((k, entry)) = found {
