@@ -1,1 +1,2 @@
 mod tooling;
+mod tooling_seed;
