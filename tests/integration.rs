@@ -1,2 +1,6 @@
+//! The one integration-test binary: each module covers one face of the tool.
+
+mod keyring;
+mod protocol;
 mod tooling;
 mod tooling_seed;
