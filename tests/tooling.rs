@@ -1298,3 +1298,38 @@ fn import_from_pass_copies_every_listed_entry() {
         );
     }
 }
+
+// ---------------------------------------------------------------- man pages
+
+#[test]
+fn every_tooling_option_is_in_its_man_page() {
+    use clap::CommandFactory;
+    let cli = dci::cli::Cli::command();
+    let mut checked = 0;
+    for name in [
+        "client",
+        "resolve",
+        "authfile",
+        "url",
+        "exec",
+        "configure",
+        "import",
+    ] {
+        let path = format!(
+            "{}/man/docker-credential-incus-{name}.1",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let page = fs::read_to_string(&path).unwrap().replace("\\-", "-");
+        let sub = cli.find_subcommand(name).unwrap();
+        for arg in sub.get_arguments() {
+            if let Some(long) = arg.get_long().filter(|l| *l != "help") {
+                assert!(
+                    page.contains(&format!("--{long}")),
+                    "{path} does not document --{long}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 25, "only {checked} options were checked");
+}
