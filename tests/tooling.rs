@@ -1333,3 +1333,54 @@ fn every_tooling_option_is_in_its_man_page() {
     }
     assert!(checked > 25, "only {checked} options were checked");
 }
+
+#[test]
+fn import_from_the_real_secretservice_helper_on_a_private_bus() {
+    let s = Sandbox::new();
+    let Some(mut keyring) = Keyring::open(&s) else {
+        return;
+    };
+    for tool in [
+        "dbus-daemon",
+        "gnome-keyring-daemon",
+        "docker-credential-secretservice",
+    ] {
+        if !std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+        {
+            assert!(std::env::var("CI").is_err(), "{tool} is missing");
+            eprintln!("skipped: {tool} is missing");
+            return;
+        }
+    }
+    let host = keyring.host("secretservice");
+    let request =
+        json!({"ServerURL": format!("https://{host}"), "Username": "ss-user", "Secret": AWKWARD})
+            .to_string();
+    // Its own bus, so that only this test's item is listed.
+    let script = r#"printf '%s' "$REQUEST" | docker-credential-secretservice store || exit 90
+        "$BIN" import --from secretservice"#;
+    let mut cmd =
+        s.process(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/with-secret-service"));
+    cmd.args(["sh", "-c", script])
+        .env("REQUEST", &request)
+        .env(
+            "BIN",
+            assert_cmd::cargo::cargo_bin("docker-credential-incus"),
+        )
+        .env("DOCKER_CREDENTIAL_INCUS_STORE", "keyutils");
+    Command::from_std(cmd)
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(format!(
+            "imported https://{host} (user ss-user)"
+        )));
+    assert_eq!(
+        keyring.get(&host),
+        format!("{{\"ServerURL\":\"{host}\",\"Username\":\"ss-user\",\"Secret\":\"{AWKWARD}\"}}\n")
+    );
+}
