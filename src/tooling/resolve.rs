@@ -480,14 +480,12 @@ fn resolve_docker(reference: &Reference, env: &Env) -> Resolution {
             key.clone(),
             false,
         ));
-        if env
-            .find_program(&format!("{HELPER_PREFIX}{helper}"))
-            .is_none()
-        {
-            notes.push(format!(
-                "{HELPER_PREFIX}{helper} is not on PATH; docker would fail"
-            ));
-        }
+        note_missing(
+            env,
+            &format!("{HELPER_PREFIX}{helper}"),
+            "docker fails",
+            &mut notes,
+        );
         return Resolution {
             tool: Tool::Docker,
             steps,
@@ -592,6 +590,8 @@ fn resolve_containers(reference: &Reference, env: &Env, authfile: Option<&Path>)
                 registry.to_string(),
                 true,
             ));
+            let program = format!("{HELPER_PREFIX}{helper}");
+            note_missing(env, &program, "containers tools fail", &mut notes);
             continue;
         }
         let auths = if legacy {
@@ -705,6 +705,7 @@ fn resolve_incus(reference: &Reference, env: &Env) -> Resolution {
         );
         match remote.helper {
             Some(helper) => {
+                note_missing(env, &helper, "Incus fails", &mut notes);
                 steps.push(Step::helper(
                     format!("{why}, credentials_helper {helper:?}"),
                     helper,
@@ -722,6 +723,18 @@ fn resolve_incus(reference: &Reference, env: &Env) -> Resolution {
         tool: Tool::Incus,
         steps,
         notes,
+    }
+}
+
+/// Notes a helper program the client would not find.
+fn note_missing(env: &Env, program: &str, outcome: &str, notes: &mut Vec<String>) {
+    let found = if program.contains('/') {
+        Path::new(program).is_file()
+    } else {
+        env.find_program(program).is_some()
+    };
+    if !found {
+        notes.push(format!("{program} is not on PATH; {outcome}"));
     }
 }
 
