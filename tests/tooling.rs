@@ -1384,3 +1384,44 @@ fn import_from_the_real_secretservice_helper_on_a_private_bus() {
         format!("{{\"ServerURL\":\"{host}\",\"Username\":\"ss-user\",\"Secret\":\"{AWKWARD}\"}}\n")
     );
 }
+
+#[test]
+fn route_takes_credentials_from_the_store_the_protocol_verbs_use() {
+    let s = Sandbox::new();
+    let Some(mut keyring) = Keyring::open(&s) else {
+        return;
+    };
+    let host = keyring.host("route");
+    keyring
+        .cmd()
+        .arg("store")
+        .write_stdin(json!({"ServerURL": format!("https://{host}/"), "Username": "<token>", "Secret": "rt-route"}).to_string())
+        .assert()
+        .success();
+    keyring
+        .cmd()
+        .args(["authfile", "--route", "--registry", &host, "-o", "-"])
+        .assert()
+        .success()
+        .stdout(format!("{{\n\t\"auths\": {{\n\t\t\"{host}\": {{\n\t\t\t\"auth\": \"PHRva2VuPjo=\",\n\t\t\t\"identitytoken\": \"rt-route\"\n\t\t}}\n\t}}\n}}\n"));
+    keyring
+        .cmd()
+        .args([
+            "exec",
+            "--route",
+            "--registry",
+            &host,
+            "--",
+            "sh",
+            "-c",
+            "grep -q rt-route \"$REGISTRY_AUTH_FILE\"",
+        ])
+        .assert()
+        .success();
+    keyring
+        .cmd()
+        .args(["url", "--route", &host])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("identity token"));
+}
