@@ -364,8 +364,13 @@ fn trimmed(bytes: &[u8]) -> &[u8] {
 }
 
 fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    find_program(std::env::var_os("PATH")?.as_os_str(), program)
+}
+
+/// The first executable file named `program` in the directories of `path`
+/// (a PATH value); empty entries are skipped rather than meaning `.`.
+pub fn find_program(path: &std::ffi::OsStr, program: &str) -> Option<PathBuf> {
+    std::env::split_paths(path)
         .filter(|dir| !dir.as_os_str().is_empty())
         .map(|dir| dir.join(program))
         .find(|candidate| is_executable(candidate))

@@ -171,11 +171,7 @@ impl Env {
 
     /// Looks `program` up on this environment's PATH.
     pub fn find_program(&self, program: &str) -> Option<PathBuf> {
-        let path = self.var("PATH")?;
-        std::env::split_paths(path)
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .map(|dir| dir.join(program))
-            .find(|candidate| is_executable(candidate))
+        crate::store::helper::find_program(self.var("PATH")?.as_ref(), program)
     }
 }
 
@@ -188,19 +184,6 @@ fn current_uid() -> u32 {
     #[cfg(not(unix))]
     {
         0
-    }
-}
-
-fn is_executable(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        path.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        path.is_file()
     }
 }
 
