@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use crate::protocol::{Credentials, ERR_NOT_FOUND};
 use crate::registry::InvalidServerUrl;
 
+pub mod fixed;
 pub mod helper;
 pub mod keyring;
 #[cfg(test)]
