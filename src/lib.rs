@@ -29,8 +29,8 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> ExitCode {
     match cli::classify(&args) {
-        cli::Invocation::Protocol(action) => match store::keyring::KeyringStore::from_env() {
-            Ok(store) => exit(serve::serve(&store, action, stdin, stdout)),
+        cli::Invocation::Protocol(action) => match store::route::from_env() {
+            Ok(store) => exit(serve::serve(store.as_ref(), action, stdin, stdout)),
             Err(e) => {
                 let _ = protocol::write_error(stdout, &e.to_string());
                 ExitCode::from(1)

@@ -15,6 +15,7 @@ pub mod helper;
 pub mod keyring;
 #[cfg(test)]
 pub mod memory;
+pub mod route;
 pub mod script;
 
 /// A source of registry credentials. Method names are the wire verbs.
