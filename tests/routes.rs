@@ -890,3 +890,20 @@ fn template_with_a_secret_script_serves_a_route() {
         (NOT_FOUND.to_string(), Some(1))
     );
 }
+
+#[test]
+fn man_page_example_config_is_valid() {
+    let page = std::fs::read_to_string(root().join("man/docker-credential-incus.5")).unwrap();
+    let example = page
+        .split(".SH EXAMPLES\n.nf\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n.fi\n").next())
+        .expect("EXAMPLES section with a .nf block");
+    let config = dci::config::Config::parse(
+        Path::new("/etc/example.json"),
+        example.as_bytes(),
+        Some(0o600),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.routes.len(), 6);
+}
