@@ -907,3 +907,24 @@ fn man_page_example_config_is_valid() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.routes.len(), 6);
 }
+
+#[test]
+fn config_is_found_in_the_user_config_folder() {
+    let xdg = tempfile::tempdir().unwrap();
+    let dir = xdg.path().join("docker-credential-incus");
+    std::fs::create_dir(&dir).unwrap();
+    write_mode(
+        &dir.join("config.json"),
+        r#"{"routes": {"ghcr.io": {"source": "static", "username": "ci", "secret": "s"}}}"#,
+        0o600,
+    );
+    let out = Command::cargo_bin("docker-credential-incus")
+        .unwrap()
+        .arg("get")
+        .env_remove("DOCKER_CREDENTIAL_INCUS_CONFIG")
+        .env("XDG_CONFIG_HOME", xdg.path())
+        .write_stdin("ghcr.io")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out), (answer("ghcr.io", "ci", "s"), Some(0)));
+}
