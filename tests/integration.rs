@@ -1,1 +1,5 @@
+//! The one integration-test binary: each module covers one face of the tool.
+
+mod keyring;
+mod protocol;
 mod routes;
