@@ -682,7 +682,11 @@ fn parallel_stores_to_many_urls_lose_nothing_on_the_secret_service() {
 fn list_skips_a_broken_entry_and_get_of_it_says_what_to_do() {
     let good = host("list-good");
     let broken = host("list-broken");
-    on("keyutils").arg("store").write_stdin(request(&good, "user1", "secret1")).assert().success();
+    on("keyutils")
+        .arg("store")
+        .write_stdin(request(&good, "user1", "secret1"))
+        .assert()
+        .success();
     // An entry under our service name that is not our record, as a damaged
     // or foreign write would leave it.
     let status = std::process::Command::new("keyctl")
@@ -691,14 +695,36 @@ fn list_skips_a_broken_entry_and_get_of_it_says_what_to_do() {
         .status()
         .expect("keyctl (Debian keyutils) is needed");
     assert!(status.success());
-    let listed = on("keyutils").arg("list").assert().success().get_output().stdout.clone();
+    let listed = on("keyutils")
+        .arg("list")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let listed = String::from_utf8(listed).unwrap();
-    assert!(listed.contains(&format!("\"{good}\":\"user1\"")), "{listed}");
+    assert!(
+        listed.contains(&format!("\"{good}\":\"user1\"")),
+        "{listed}"
+    );
     assert!(!listed.contains(&broken), "{listed}");
     on("keyutils").arg("get").write_stdin(broken.clone()).assert().code(1).stdout(format!(
         "the kernel keyring entry for {broken} is not a docker-credential-incus record; erase it and store it again\n"
     ));
-    on("keyutils").arg("erase").write_stdin(broken.clone()).assert().success();
-    on("keyutils").arg("get").write_stdin(broken).assert().code(1).stdout(NOT_FOUND);
-    on("keyutils").arg("erase").write_stdin(good).assert().success();
+    on("keyutils")
+        .arg("erase")
+        .write_stdin(broken.clone())
+        .assert()
+        .success();
+    on("keyutils")
+        .arg("get")
+        .write_stdin(broken)
+        .assert()
+        .code(1)
+        .stdout(NOT_FOUND);
+    on("keyutils")
+        .arg("erase")
+        .write_stdin(good)
+        .assert()
+        .success();
 }

@@ -928,3 +928,46 @@ fn config_is_found_in_the_user_config_folder() {
         .unwrap();
     assert_eq!(text(&out), (answer("ghcr.io", "ci", "s"), Some(0)));
 }
+
+/// The cache in the real kernel keyring: a hit skips the script, the entry
+/// never shows in `list`, and `erase` drops it.
+#[test]
+fn script_cache_in_the_kernel_keyring_skips_the_script_and_stays_unlisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let script = dir.path().join("script");
+    write_mode(
+        &script,
+        &format!("#!/bin/sh\necho run >> {}\necho tok-1\n", runs.display()),
+        0o700,
+    );
+    let host = format!("cache-{}.routes.test", std::process::id());
+    let r = Routed::new(&format!(
+        r#"{{"routes": {{"{host}": {{"source": "script", "command": ["{}"], "username": "u", "cache": {{"ttl": 600}}}}}}, {STATIC_DEFAULT}}}"#,
+        script.display()
+    ));
+    let run = |action: &str| {
+        text(
+            &r.cmd(action)
+                .env("DOCKER_CREDENTIAL_INCUS_STORE", "keyutils")
+                .write_stdin(host.clone())
+                .output()
+                .unwrap(),
+        )
+    };
+    let count = || std::fs::read_to_string(&runs).unwrap().lines().count();
+    assert_eq!(run("get"), (answer(&host, "u", "tok-1"), Some(0)));
+    assert_eq!(run("get"), (answer(&host, "u", "tok-1"), Some(0)));
+    assert_eq!(count(), 1, "the second get should come from the cache");
+    assert_eq!(run("list"), ("{}\n".to_string(), Some(0)));
+    let erased = run("erase");
+    assert_eq!(erased.1, Some(1));
+    assert!(
+        erased.0.starts_with("erase not supported: route"),
+        "{}",
+        erased.0
+    );
+    assert_eq!(run("get"), (answer(&host, "u", "tok-1"), Some(0)));
+    assert_eq!(count(), 2, "erase should have dropped the cached answer");
+    run("erase");
+}

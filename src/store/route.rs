@@ -226,8 +226,14 @@ impl Store for RouteStore {
 
     fn erase(&self, server_url: &str) -> Result<(), StoreError> {
         let (route, backing) = self.pick(server_url)?;
-        if let Backing::Script(script) = backing {
-            script.forget(server_url)?;
+        // A cache that cannot be reached must not turn a logout into an error.
+        if let Backing::Script(script) = backing
+            && let Err(e) = script.forget(server_url)
+        {
+            (self.notice)(&format!(
+                "route \"{}\": cached answer not dropped: {e}",
+                route.name()
+            ));
         }
         match route.writes {
             Writes::Allow => self.source(route, backing)?.erase(server_url),

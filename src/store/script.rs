@@ -302,7 +302,12 @@ impl Store for ScriptStore {
     }
 
     fn erase(&self, server_url: &str) -> Result<(), StoreError> {
-        self.forget(server_url)?;
+        if let Err(e) = self.forget(server_url) {
+            (self.notice)(&format!(
+                "script route \"{}\": cached answer not dropped: {e}",
+                self.route
+            ));
+        }
         Err(StoreError::ReadOnly {
             action: "erase",
             what: format!("script route \"{}\"", self.route),
