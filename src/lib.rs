@@ -15,6 +15,7 @@ pub mod registry;
 pub mod secret;
 pub mod serve;
 pub mod store;
+pub mod tooling;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -29,7 +30,7 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> ExitCode {
     match cli::classify(&args) {
-        cli::Invocation::Protocol(action) => match store::route::from_env() {
+        cli::Invocation::Protocol(action) => match store::protocol_store() {
             Ok(store) => exit(serve::serve(store.as_ref(), action, stdin, stdout)),
             Err(e) => {
                 let _ = protocol::write_error(stdout, &e.to_string());

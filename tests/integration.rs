@@ -3,3 +3,5 @@
 mod keyring;
 mod protocol;
 mod routes;
+mod tooling;
+mod tooling_seed;

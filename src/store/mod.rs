@@ -18,6 +18,15 @@ pub mod memory;
 pub mod route;
 pub mod script;
 
+/// The store the protocol verbs (`get`, `store`, `erase`, `list`) serve from.
+///
+/// The tooling's `--route` and `import` use it too, so that they see exactly
+/// what Docker, skopeo and Incus get from this helper: the OS keyring alone
+/// without a route config, else the routes (see [`route::from_env`]).
+pub fn protocol_store() -> Result<Box<dyn Store>, StoreError> {
+    route::from_env()
+}
+
 /// A source of registry credentials. Method names are the wire verbs.
 pub trait Store {
     /// The credential for `server_url`; `ServerURL` in the answer echoes the query.
