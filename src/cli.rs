@@ -56,7 +56,7 @@ pub fn classify(args: &[OsString]) -> Invocation {
 #[derive(Debug, Parser)]
 #[command(name = "docker-credential-incus", version = env!("CARGO_PKG_VERSION"), disable_version_flag = true)]
 #[command(
-    after_help = "Environment:\n  DOCKER_CREDENTIAL_INCUS_STORE    force a store: secret-service, keyutils (Linux), keychain, windows\n  DOCKER_CREDENTIAL_INCUS_TIMEOUT  seconds one keyring call may take (default 10)"
+    after_help = "Environment:\n  DOCKER_CREDENTIAL_INCUS_STORE    force a store: secret-service, keyutils (Linux), keychain, windows\n  DOCKER_CREDENTIAL_INCUS_TIMEOUT  seconds one keyring call may take (default 10)\n  DOCKER_CREDENTIAL_INCUS_CONFIG   route config file (default ~/.config/docker-credential-incus/config.json; see docker-credential-incus(5))"
 )]
 pub struct Cli {
     #[command(subcommand)]

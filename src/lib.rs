@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config;
+pub mod process;
 pub mod protocol;
 pub mod registry;
 pub mod secret;

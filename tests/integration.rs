@@ -2,5 +2,6 @@
 
 mod keyring;
 mod protocol;
+mod routes;
 mod tooling;
 mod tooling_seed;
