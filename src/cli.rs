@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::protocol::{self, Action};
+use crate::tooling::{self, Streams};
 
 /// How argv is to be handled.
 #[derive(Debug, PartialEq, Eq)]
@@ -55,7 +56,7 @@ pub fn classify(args: &[OsString]) -> Invocation {
 #[derive(Debug, Parser)]
 #[command(name = "docker-credential-incus", version = env!("CARGO_PKG_VERSION"), disable_version_flag = true)]
 #[command(
-    after_help = "Environment:\n  DOCKER_CREDENTIAL_INCUS_STORE    force a store: secret-service, keyutils (Linux), keychain, windows\n  DOCKER_CREDENTIAL_INCUS_TIMEOUT  seconds one keyring call may take (default 10)"
+    after_help = "Environment:\n  DOCKER_CREDENTIAL_INCUS_STORE    force a store: secret-service, keyutils (Linux), keychain, windows\n  DOCKER_CREDENTIAL_INCUS_TIMEOUT  seconds one keyring call may take (default 10)\n  DOCKER_CREDENTIAL_INCUS_CONFIG   route config file (default ~/.config/docker-credential-incus/config.json; see docker-credential-incus(5))"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -76,6 +77,20 @@ enum Command {
     List,
     /// Print the version line.
     Version,
+    /// Run any credential helper and print its answer for a pipeline.
+    Client(tooling::client::ClientArgs),
+    /// Say which credential source docker, containers tools and Incus use for a reference.
+    Resolve(tooling::resolve::ResolveArgs),
+    /// Write a containers auth.json for skopeo or podman --authfile.
+    Authfile(tooling::authfile::AuthfileArgs),
+    /// Add percent-encoded userinfo to a registry URL, or take it out (--decode).
+    Url(tooling::url::UrlArgs),
+    /// Run a command with a temporary auth file (REGISTRY_AUTH_FILE, {authfile}).
+    Exec(tooling::exec::ExecArgs),
+    /// Point docker, containers tools or an Incus remote at this helper.
+    Configure(tooling::configure::ConfigureArgs),
+    /// Move docker's plaintext auths, or another helper's entries, into this helper's store.
+    Import(tooling::import::ImportArgs),
     /// Check any credential helper against the protocol and say what docker,
     /// skopeo/podman, Incus, the Rust docker_credential crate and oras would
     /// make of its answers.
@@ -86,7 +101,7 @@ enum Command {
 /// failed or nothing was found, 2 usage or internal error.
 pub fn run_tooling(
     args: Vec<OsString>,
-    _stdin: &mut dyn Read,
+    stdin: &mut dyn Read,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> ExitCode {
@@ -121,7 +136,36 @@ pub fn run_tooling(
             ExitCode::from(2)
         }
         Command::Conformance(args) => crate::conformance::main(args, stdout, stderr),
+        command => {
+            let mut io = Streams {
+                stdin,
+                stdout,
+                stderr,
+            };
+            run_tool(command, &mut io)
+        }
     }
+}
+
+fn run_tool(command: Command, io: &mut Streams) -> ExitCode {
+    let (name, result) = match command {
+        Command::Client(args) => ("client", tooling::client::run(args, io)),
+        Command::Resolve(args) => ("resolve", tooling::resolve::run(args, io)),
+        Command::Authfile(args) => ("authfile", tooling::authfile::run(args, io)),
+        Command::Url(args) => ("url", tooling::url::run(args, io)),
+        Command::Exec(args) => return tooling::exec::run(args, io),
+        Command::Configure(args) => ("configure", tooling::configure::run(args, io)),
+        Command::Import(args) => ("import", tooling::import::run(args, io)),
+        Command::Get
+        | Command::Store
+        | Command::Erase
+        | Command::List
+        | Command::Version
+        | Command::Conformance(_) => {
+            return ExitCode::from(2);
+        }
+    };
+    tooling::finish(name, result, io.stderr)
 }
 
 #[cfg(test)]

@@ -8,12 +8,15 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config;
 pub mod conformance;
+pub mod process;
 pub mod protocol;
 pub mod registry;
 pub mod secret;
 pub mod serve;
 pub mod store;
+pub mod tooling;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -28,8 +31,8 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> ExitCode {
     match cli::classify(&args) {
-        cli::Invocation::Protocol(action) => match store::keyring::KeyringStore::from_env() {
-            Ok(store) => exit(serve::serve(&store, action, stdin, stdout)),
+        cli::Invocation::Protocol(action) => match store::protocol_store() {
+            Ok(store) => exit(serve::serve(store.as_ref(), action, stdin, stdout)),
             Err(e) => {
                 let _ = protocol::write_error(stdout, &e.to_string());
                 ExitCode::from(1)

@@ -549,6 +549,50 @@ fn our_binary_passes_on_the_secret_service() {
     assert!(ids(&report, "warn").is_empty(), "{}", run.stdout);
 }
 
+/// How to configure a helper of `helpers/` so that it serves one registry;
+/// helpers not listed here run as they are.
+fn helper_setup(name: &str, dir: &Path) -> (Vec<(String, String)>, Option<&'static str>) {
+    let env = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    match name {
+        "docker-credential-static" => (
+            env(&[
+                ("DOCKER_CREDENTIAL_STATIC_USERNAME", "robot"),
+                ("DOCKER_CREDENTIAL_STATIC_SECRET", "static-secret-1"),
+                (
+                    "DOCKER_CREDENTIAL_STATIC_REGISTRIES",
+                    "static-registry.invalid",
+                ),
+            ]),
+            Some("static-registry.invalid"),
+        ),
+        "docker-credential-script-template" => {
+            let command = dir.join("secret-command");
+            std::fs::write(
+                &command,
+                "#!/bin/sh\n[ \"$DOCKER_CREDENTIAL_REGISTRY\" = script-registry.invalid ] || exit 3\nprintf 'script-secret-1\\n'\n",
+            )
+            .unwrap();
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&command, std::fs::Permissions::from_mode(0o700)).unwrap();
+            }
+            (
+                vec![(
+                    "DOCKER_CREDENTIAL_SCRIPT_COMMAND".to_string(),
+                    command.display().to_string(),
+                )],
+                Some("script-registry.invalid"),
+            )
+        }
+        _ => (Vec::new(), None),
+    }
+}
+
 #[test]
 fn every_helper_in_helpers_dir_passes() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("helpers");
@@ -568,10 +612,25 @@ fn every_helper_in_helpers_dir_passes() {
         if !name.starts_with("docker-credential-") || !executable {
             continue;
         }
-        let run = conformance(&[path.to_str().unwrap(), "--format", "json"], &[]);
+        let scratch = tempfile::tempdir().unwrap();
+        let (env, server) = helper_setup(&name, scratch.path());
+        let mut args = vec![path.to_str().unwrap(), "--format", "json"];
+        if let Some(server) = server {
+            args.extend(["--server-url", server]);
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let run = conformance(&args, &env);
         let report = run.json();
         assert!(ids(&report, "fail").is_empty(), "{name}: {}", run.stdout);
         assert_eq!(run.code, 0, "{name}");
+        if server.is_some() {
+            // The configured registry was really asked, so the output checks ran.
+            assert!(
+                ids(&report, "pass").contains("get_output_has_username_and_secret"),
+                "{name}: {}",
+                run.stdout
+            );
+        }
         checked += 1;
     }
     assert!(

@@ -9,13 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
 
 use super::{Store, StoreError};
+use crate::process;
 use crate::protocol::{self, Credentials, ERR_NOT_FOUND};
 use crate::secret::Secret;
 
@@ -26,14 +25,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most bytes read from a helper's stdout or stderr.
 const MAX_OUTPUT_BYTES: usize = protocol::MAX_INPUT_BYTES;
 
-/// What happens to the helper's stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StderrMode {
-    /// Pass it through to ours, as Docker's client does.
-    Inherit,
-    /// Keep it in [`RawOutput::stderr`] (the conformance tester reads it).
-    Capture,
-}
+/// What happens to the helper's stderr: passed through (as Docker's client
+/// does) or captured into [`RawOutput::stderr`] (the conformance tester reads it).
+pub use crate::process::StderrMode;
 
 /// An external credential helper.
 #[derive(Debug, Clone)]
@@ -171,51 +165,26 @@ impl Helper {
     /// Runs the helper with `args`, writes `input` to its stdin and closes it,
     /// and collects its output. At the deadline the whole process group is killed.
     pub fn run(&self, args: &[&str], input: &[u8]) -> Result<RawOutput, HelperError> {
-        let started = Instant::now();
-        let mut command = Command::new(&self.program);
-        command
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(match self.stderr {
-                StderrMode::Inherit => Stdio::inherit(),
-                StderrMode::Capture => Stdio::piped(),
-            });
-        #[cfg(unix)]
-        {
-            use std::os::unix::process::CommandExt;
-            // Its own process group, so a deadline can kill what it started too.
-            command.process_group(0);
+        let out = process::Run {
+            program: self.program.clone(),
+            args: args.iter().map(OsString::from).collect(),
+            env: &self.env,
+            stdin: Some(input),
+            stderr: self.stderr,
+            timeout: self.timeout,
+            max_output: MAX_OUTPUT_BYTES,
         }
-        let mut child = command.spawn().map_err(|e| HelperError::Spawn {
+        .run()
+        .map_err(|e| HelperError::Spawn {
             name: self.name.clone(),
             reason: e.to_string(),
         })?;
-
-        let stdout = collect(child.stdout.take());
-        let stderr = collect(child.stderr.take());
-        if let Some(mut stdin) = child.stdin.take() {
-            let input = Secret::new(input.to_vec());
-            // A helper that never reads its stdin must not block us: write from
-            // a thread, and ignore EPIPE from a helper that exited first.
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(input.expose());
-            });
-        }
-        let (status, timed_out) = wait_with_deadline(&mut child, self.timeout);
-        // A killed helper's grandchildren may hold the pipes open; do not wait for them.
-        let grace = if timed_out {
-            Duration::from_millis(200)
-        } else {
-            Duration::from_secs(5)
-        };
         Ok(RawOutput {
-            status,
-            stdout: Secret::new(stdout.recv_timeout(grace).unwrap_or_default()),
-            stderr: stderr.recv_timeout(grace).unwrap_or_default(),
-            elapsed: started.elapsed(),
-            timed_out,
+            status: out.status,
+            stdout: out.stdout,
+            stderr: out.stderr,
+            elapsed: out.elapsed,
+            timed_out: out.timed_out,
         })
     }
 
@@ -364,8 +333,13 @@ fn trimmed(bytes: &[u8]) -> &[u8] {
 }
 
 fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    find_program(std::env::var_os("PATH")?.as_os_str(), program)
+}
+
+/// The first executable file named `program` in the directories of `path`
+/// (a PATH value); empty entries are skipped rather than meaning `.`.
+pub fn find_program(path: &std::ffi::OsStr, program: &str) -> Option<PathBuf> {
+    std::env::split_paths(path)
         .filter(|dir| !dir.as_os_str().is_empty())
         .map(|dir| dir.join(program))
         .find(|candidate| is_executable(candidate))
@@ -382,40 +356,6 @@ fn is_executable(path: &Path) -> bool {
     {
         path.is_file()
     }
-}
-
-fn collect(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(pipe) = pipe {
-            let _ = pipe.take(MAX_OUTPUT_BYTES as u64).read_to_end(&mut buf);
-        }
-        let _ = tx.send(buf);
-    });
-    rx
-}
-
-fn wait_with_deadline(child: &mut Child, timeout: Duration) -> (Option<ExitStatus>, bool) {
-    use wait_timeout::ChildExt;
-    match child.wait_timeout(timeout) {
-        Ok(Some(status)) => (Some(status), false),
-        Ok(None) | Err(_) => {
-            kill_group(child);
-            let _ = child.wait();
-            (None, true)
-        }
-    }
-}
-
-fn kill_group(child: &mut Child) {
-    #[cfg(unix)]
-    {
-        use nix::sys::signal::{Signal, killpg};
-        use nix::unistd::Pid;
-        let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-    }
-    let _ = child.kill();
 }
 
 #[cfg(test)]

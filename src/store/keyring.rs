@@ -19,8 +19,11 @@ use crate::protocol::Credentials;
 use crate::registry::ServerUrl;
 use crate::secret::Secret;
 
-/// The keyring service name of every entry we write.
+/// The keyring service name of every credential we write.
 pub const SERVICE: &str = "docker-credential-incus";
+/// The service name of cached script answers, kept apart so that `list`
+/// never shows them as credentials.
+pub const CACHE_SERVICE: &str = "docker-credential-incus-cache";
 /// Forces one store: `secret-service`, `keyutils`, `keychain` or `windows`.
 pub const STORE_ENV: &str = "DOCKER_CREDENTIAL_INCUS_STORE";
 /// Seconds one keyring call may take (default 10).
@@ -187,6 +190,7 @@ type Opened = Result<Arc<CredentialStore>, StoreError>;
 /// The keyring-backed store.
 pub struct KeyringStore {
     selection: Selection,
+    service: &'static str,
     timeout: Duration,
     opened: Vec<(Backend, OnceLock<Opened>)>,
     /// Where `store` notices go (stderr in the binary).
@@ -220,10 +224,17 @@ impl KeyringStore {
             .collect();
         KeyringStore {
             selection,
+            service: SERVICE,
             timeout,
             opened,
             notice: Box::new(|msg| eprintln!("docker-credential-incus: {msg}")),
         }
+    }
+
+    /// Keeps entries under another keyring service name (e.g. [`CACHE_SERVICE`]).
+    pub fn with_service(mut self, service: &'static str) -> Self {
+        self.service = service;
+        self
     }
 
     /// Replaces where notices go.
@@ -274,8 +285,9 @@ impl KeyringStore {
         let backend = self.opened[index].0;
         let store = self.open(index)?;
         let key = key.to_string();
+        let service = self.service;
         self.with_deadline(backend, move || {
-            let entry = Entry::new_in_store(&store, SERVICE, &key).map_err(|e| map_error(backend, &key, e))?;
+            let entry = Entry::new_in_store(&store, service, &key).map_err(|e| map_error(backend, &key, e))?;
             let bytes = Secret::new(entry.get_secret().map_err(|e| map_error(backend, &key, e))?);
             serde_json::from_slice::<Record>(bytes.expose()).map_err(|_| {
                 StoreError::Other(format!(
@@ -301,8 +313,9 @@ impl KeyringStore {
         }
         let store = self.open(index)?;
         let key = key.to_string();
+        let service = self.service;
         self.with_deadline(backend, move || {
-            let entry = Entry::new_in_store(&store, SERVICE, &key)
+            let entry = Entry::new_in_store(&store, service, &key)
                 .map_err(|e| map_error(backend, &key, e))?;
             entry
                 .set_secret(bytes.expose())
@@ -316,8 +329,9 @@ impl KeyringStore {
         let backend = self.opened[index].0;
         let store = self.open(index)?;
         let key = key.to_string();
+        let service = self.service;
         self.with_deadline(backend, move || {
-            let entry = Entry::new_in_store(&store, SERVICE, &key)
+            let entry = Entry::new_in_store(&store, service, &key)
                 .map_err(|e| map_error(backend, &key, e))?;
             match entry.delete_credential() {
                 Ok(()) | Err(KeyringError::NoEntry) => Ok(()),
@@ -336,7 +350,8 @@ impl KeyringStore {
     fn keys(&self, index: usize) -> Result<Vec<String>, StoreError> {
         let backend = self.opened[index].0;
         let store = self.open(index)?;
-        self.with_deadline(backend, move || list_keys(backend, &store))
+        let service = self.service;
+        self.with_deadline(backend, move || list_keys(backend, &store, service))
     }
 
     /// In automatic selection a store that does not exist here is skipped;
@@ -584,20 +599,23 @@ fn map_error(backend: Backend, key: &str, e: KeyringError) -> StoreError {
     }
 }
 
-fn list_keys(backend: Backend, store: &Arc<CredentialStore>) -> Result<Vec<String>, StoreError> {
+fn list_keys(
+    backend: Backend,
+    store: &Arc<CredentialStore>,
+    service: &str,
+) -> Result<Vec<String>, StoreError> {
+    let pattern = format!(r"^.*\.{service}$");
     let spec: HashMap<&str, &str> = match backend {
-        Backend::SecretService | Backend::Keychain => HashMap::from([("service", SERVICE)]),
-        Backend::WindowsCredential => {
-            HashMap::from([("pattern", r"^.*\.docker-credential-incus$")])
-        }
-        Backend::Keyutils => return keyutils_keys(),
+        Backend::SecretService | Backend::Keychain => HashMap::from([("service", service)]),
+        Backend::WindowsCredential => HashMap::from([("pattern", pattern.as_str())]),
+        Backend::Keyutils => return keyutils_keys(service),
     };
     let entries =
         Entry::search_in_store(store, &spec).map_err(|e| map_error(backend, "list", e))?;
     Ok(entries
         .into_iter()
         .filter_map(|e| e.get_specifiers())
-        .filter(|(service, _)| service == SERVICE)
+        .filter(|(s, _)| s == service)
         .map(|(_, user)| user)
         .collect())
 }
@@ -605,13 +623,13 @@ fn list_keys(backend: Backend, store: &Arc<CredentialStore>) -> Result<Vec<Strin
 /// The keyutils store has no search, so walk the session and persistent
 /// keyrings for our descriptions (`keyring:<key>@docker-credential-incus`).
 #[cfg(target_os = "linux")]
-fn keyutils_keys() -> Result<Vec<String>, StoreError> {
+fn keyutils_keys(service: &str) -> Result<Vec<String>, StoreError> {
     use linux_keyutils::{KeyRing, KeyRingIdentifier};
     let persistent = KeyRing::get_persistent(KeyRingIdentifier::Session)
         .map_err(|e| keyutils_unavailable(&format!("{e:?}")))?;
     let session = KeyRing::from_special_id(KeyRingIdentifier::Session, false)
         .map_err(|e| keyutils_unavailable(&format!("{e:?}")))?;
-    let suffix = format!("@{SERVICE}");
+    let suffix = format!("@{service}");
     let mut keys = Vec::new();
     for ring in [persistent, session] {
         let Ok(links) = ring.get_links(4096) else {
@@ -634,6 +652,6 @@ fn keyutils_keys() -> Result<Vec<String>, StoreError> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn keyutils_keys() -> Result<Vec<String>, StoreError> {
+fn keyutils_keys(_service: &str) -> Result<Vec<String>, StoreError> {
     Ok(Vec::new())
 }

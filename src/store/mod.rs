@@ -10,10 +10,22 @@ use std::collections::BTreeMap;
 use crate::protocol::{Credentials, ERR_NOT_FOUND};
 use crate::registry::InvalidServerUrl;
 
+pub mod fixed;
 pub mod helper;
 pub mod keyring;
 #[cfg(test)]
 pub mod memory;
+pub mod route;
+pub mod script;
+
+/// The store the protocol verbs (`get`, `store`, `erase`, `list`) serve from.
+///
+/// The tooling's `--route` and `import` use it too, so that they see exactly
+/// what Docker, skopeo and Incus get from this helper: the OS keyring alone
+/// without a route config, else the routes (see [`route::from_env`]).
+pub fn protocol_store() -> Result<Box<dyn Store>, StoreError> {
+    route::from_env()
+}
 
 /// A source of registry credentials. Method names are the wire verbs.
 pub trait Store {
