@@ -19,9 +19,27 @@ pub fn helper_path() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_docker-credential-incus"))
 }
 
-/// A command running the built binary.
+/// A command running the built binary, isolated from the developer's own
+/// route config (a test that wants routes names its file explicitly).
 pub fn helper() -> assert_cmd::Command {
-    assert_cmd::Command::new(helper_path())
+    let mut cmd = assert_cmd::Command::new(helper_path());
+    cmd.env_remove("DOCKER_CREDENTIAL_INCUS_CONFIG")
+        .env("XDG_CONFIG_HOME", no_config_dir());
+    cmd
+}
+
+/// The binary on one store (`keyutils` or `secret-service`).
+pub fn helper_on(store: &str) -> assert_cmd::Command {
+    let mut cmd = helper();
+    cmd.env("DOCKER_CREDENTIAL_INCUS_STORE", store);
+    cmd
+}
+
+/// An empty config folder, so no route config is found.
+pub fn no_config_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-config");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
 }
 
 /// True when running under CI (`CI` set to anything but `false` or `0`).
