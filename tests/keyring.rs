@@ -10,16 +10,16 @@ use std::process::Stdio;
 use assert_cmd::Command;
 use predicates::prelude::*;
 
+use crate::util;
+
 const NOT_FOUND: &str = "credentials not found in native keychain\n";
 
 fn bin() -> Command {
-    Command::cargo_bin("docker-credential-incus").unwrap()
+    util::helper()
 }
 
 fn on(store: &str) -> Command {
-    let mut cmd = bin();
-    cmd.env("DOCKER_CREDENTIAL_INCUS_STORE", store);
-    cmd
+    util::helper_on(store)
 }
 
 fn host(test: &str) -> String {
@@ -30,18 +30,9 @@ fn project(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// True when a Secret Service bus is there. Under CI its absence is a failure,
-/// so no Secret Service test can pass without running.
-fn secret_service_present(test: &str) -> bool {
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: no Secret Service bus; run the tests through scripts/test"
-    );
-    eprintln!("skipped {test}: no DBUS_SESSION_BUS_ADDRESS (run through scripts/test)");
-    false
+/// True when a Secret Service answers; under CI its absence fails the test.
+fn secret_service_present() -> bool {
+    util::require_that(util::secret_service_present(), util::NEED_SECRET_SERVICE)
 }
 
 fn request(url: &str, user: &str, secret: &str) -> String {
@@ -55,7 +46,7 @@ fn answer(url: &str, user: &str, secret: &str) -> String {
 
 #[test]
 fn secret_service_round_trip_gives_the_exact_bytes() {
-    if !secret_service_present("secret_service_round_trip_gives_the_exact_bytes") {
+    if !secret_service_present() {
         return;
     }
     let h = host("ss-round-trip");
@@ -96,7 +87,7 @@ fn secret_service_round_trip_gives_the_exact_bytes() {
 
 #[test]
 fn secret_service_round_trips_a_one_mebibyte_unicode_secret() {
-    if !secret_service_present("secret_service_round_trips_a_one_mebibyte_unicode_secret") {
+    if !secret_service_present() {
         return;
     }
     let h = host("ss-large");
@@ -163,7 +154,7 @@ fn kernel_keyring_refuses_a_record_over_its_limit_and_keeps_the_old_one() {
 
 #[test]
 fn locked_collection_is_a_clear_error_for_every_verb() {
-    if !secret_service_present("locked_collection_is_a_clear_error_for_every_verb") {
+    if !secret_service_present() {
         return;
     }
     // A private Secret Service of its own: locking the shared one would break
@@ -178,7 +169,7 @@ for verb in get erase; do printf locked.test | "$B" $verb; echo "rc=$?"; done
 printf '%s' '{req}' | "$B" store; echo "rc=$?"
 "$B" list; echo "rc=$?"
 "#,
-        bin = assert_cmd::cargo::cargo_bin("docker-credential-incus").display(),
+        bin = util::helper_path().display(),
         req = request("locked.test", "u", "s"),
     );
     let out = std::process::Command::new(project("scripts/with-secret-service"))
@@ -289,14 +280,16 @@ fn a_bus_without_a_secret_service_falls_back_to_the_kernel_keyring() {
         ),
     )
     .unwrap();
-    let mut daemon = std::process::Command::new("dbus-daemon")
-        .arg(format!("--config-file={}", config.display()))
-        .args(["--nofork", "--nopidfile"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dbus-daemon (Debian package dbus) is needed");
+    let daemon = KillOnDrop(
+        std::process::Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--nopidfile"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon (Debian package dbus) is needed"),
+    );
     let socket = dir.path().join("bus");
     for _ in 0..200 {
         if socket.exists() {
@@ -329,8 +322,17 @@ fn a_bus_without_a_secret_service_falls_back_to_the_kernel_keyring() {
         .write_stdin(h.clone())
         .assert()
         .success();
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
+}
+
+/// Kills and reaps a child when the test ends, also when it fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
@@ -341,7 +343,7 @@ fn kernel_keyring_blocked_by_seccomp_is_a_clear_error() {
         ("list", String::new()),
     ] {
         let out = std::process::Command::new(project("tests/fixtures/without-keyutils"))
-            .arg(assert_cmd::cargo::cargo_bin("docker-credential-incus"))
+            .arg(util::helper_path())
             .arg(verb)
             .env("DOCKER_CREDENTIAL_INCUS_STORE", "keyutils")
             .stdin(Stdio::piped())
@@ -366,7 +368,7 @@ fn kernel_keyring_blocked_by_seccomp_is_a_clear_error() {
 
 #[test]
 fn the_same_item_twice_is_a_clear_error_and_erase_removes_both() {
-    if !secret_service_present("the_same_item_twice_is_a_clear_error_and_erase_removes_both") {
+    if !secret_service_present() {
         return;
     }
     let h = host("ss-duplicate");
@@ -429,7 +431,7 @@ fn the_same_item_twice_is_a_clear_error_and_erase_removes_both() {
 
 #[test]
 fn items_of_other_programs_are_never_listed_read_or_erased() {
-    if !secret_service_present("items_of_other_programs_are_never_listed_read_or_erased") {
+    if !secret_service_present() {
         return;
     }
     let h = host("ss-foreign");
@@ -495,9 +497,7 @@ fn items_of_other_programs_are_never_listed_read_or_erased() {
 
 #[test]
 fn get_looks_in_the_kernel_keyring_when_the_secret_service_has_nothing() {
-    if !secret_service_present(
-        "get_looks_in_the_kernel_keyring_when_the_secret_service_has_nothing",
-    ) {
+    if !secret_service_present() {
         return;
     }
     let h = host("both-stores");
@@ -540,9 +540,9 @@ fn parallel_stores(
     urls: &[String],
     secrets: &[String],
 ) -> (Vec<Option<i32>>, Vec<Vec<u8>>) {
-    let bin = assert_cmd::cargo::cargo_bin("docker-credential-incus");
+    let bin = util::helper_path();
     let spawn = |verb: &str, input: String| {
-        let mut child = std::process::Command::new(&bin)
+        let mut child = std::process::Command::new(bin)
             .arg(verb)
             .env("DOCKER_CREDENTIAL_INCUS_STORE", store)
             .stdin(Stdio::piped())
@@ -666,14 +666,14 @@ fn parallel_stores_to_many_urls_lose_nothing_on_the_kernel_keyring() {
 
 #[test]
 fn parallel_stores_to_one_url_all_succeed_on_the_secret_service() {
-    if secret_service_present("parallel_stores_to_one_url_all_succeed_on_the_secret_service") {
+    if secret_service_present() {
         check_parallel_stores_to_one_url("secret-service");
     }
 }
 
 #[test]
 fn parallel_stores_to_many_urls_lose_nothing_on_the_secret_service() {
-    if secret_service_present("parallel_stores_to_many_urls_lose_nothing_on_the_secret_service") {
+    if secret_service_present() {
         check_parallel_stores_to_many_urls("secret-service");
     }
 }

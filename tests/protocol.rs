@@ -5,11 +5,11 @@
 use assert_cmd::Command;
 use predicates::prelude::*;
 
+use crate::util;
+
 /// Our binary on the kernel keyring.
 fn incus() -> Command {
-    let mut cmd = Command::cargo_bin("docker-credential-incus").unwrap();
-    cmd.env("DOCKER_CREDENTIAL_INCUS_STORE", "keyutils");
-    cmd
+    util::helper_on("keyutils")
 }
 
 /// A registry host unique to this test and process, so parallel tests and
