@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::runner::{Ctx, GetOutcome, Observed, UNKNOWN_ACTION, seconds, trim};
+use super::runner::{Ctx, GetOutcome, Observed, UNKNOWN_ACTION, seconds};
 use super::{Applies, Check, Finding, Severity};
 use crate::protocol::{self, Credentials, ERR_MISSING_SERVER_URL, ERR_NOT_FOUND, TOKEN_USERNAME};
 use crate::registry::{DOCKER_HUB_LEGACY_URL, ServerUrl};
@@ -1179,7 +1179,7 @@ fn scrub(v: &mut Value) {
 
 fn shape(out: &Observed) -> Shape {
     let bytes = out.stdout.expose();
-    let body = trim(bytes);
+    let body = bytes.trim_ascii();
     let start = body.iter().position(|&b| b == b'{').unwrap_or(body.len());
     let leading = body[..start].to_vec();
     let mut stream = serde_json::Deserializer::from_slice(&body[start..]).into_iter::<Value>();
@@ -1194,7 +1194,7 @@ fn shape(out: &Observed) -> Shape {
     };
     let offset = start + stream.byte_offset();
     let trailing = if value.is_ok() {
-        trim(&body[offset..]).to_vec()
+        body[offset..].trim_ascii().to_vec()
     } else {
         Vec::new()
     };

@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::runner::{Ctx, Observed, trim};
+use super::runner::{Ctx, Observed};
 use crate::protocol::{self, ERR_NOT_FOUND, TOKEN_USERNAME};
 
 /// Whether a consumer works with what the helper answered.
@@ -140,7 +140,7 @@ pub fn read_get(consumer: Consumer, out: &Observed, helper: &str) -> Reading {
     let stdout = out.stdout.expose();
     let code = out.code.map_or("signal".to_string(), |c| c.to_string());
     if !out.success {
-        let text = trim(stdout);
+        let text = stdout.trim_ascii();
         return match consumer {
             Consumer::Docker | Consumer::ContainersImage if text == ERR_NOT_FOUND.as_bytes() => {
                 Reading::Anonymous("the not-found text means no credentials")
@@ -226,7 +226,7 @@ fn single_value(stdout: &[u8]) -> Result<(), String> {
         }
         None => return Err("json.Unmarshal fails: no JSON value".into()),
     }
-    if trim(&stdout[stream.byte_offset()..]).is_empty() {
+    if stdout[stream.byte_offset()..].trim_ascii().is_empty() {
         Ok(())
     } else {
         Err("json.Unmarshal fails: invalid character after top-level value".into())

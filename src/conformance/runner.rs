@@ -161,12 +161,14 @@ impl Observed {
 
     /// Exit ≠ 0 and trimmed stdout equal to the not-found text.
     pub fn is_not_found(&self) -> bool {
-        !self.success && !self.no_answer() && trim(self.stdout.expose()) == ERR_NOT_FOUND.as_bytes()
+        !self.success
+            && !self.no_answer()
+            && self.stdout.expose().trim_ascii() == ERR_NOT_FOUND.as_bytes()
     }
 
     /// Trimmed stdout.
     pub fn stdout_trimmed(&self) -> &[u8] {
-        trim(self.stdout.expose())
+        self.stdout.expose().trim_ascii()
     }
 
     /// The credential object in stdout, read leniently: it may follow other
@@ -688,19 +690,6 @@ pub fn seconds(d: Duration) -> String {
     }
 }
 
-/// Surrounding ASCII whitespace removed.
-pub fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &bytes[start..end]
-}
-
 const UNSUPPORTED_WORDS: [&str; 9] = [
     "not implemented",
     "unimplemented",
@@ -897,11 +886,5 @@ mod tests {
         assert!(a.owns(&format!("https://{}/", a.host("rt"))));
         assert!(!a.owns(&b.main()));
         assert!(a.main().len() < 64);
-    }
-
-    #[test]
-    fn trim_drops_ascii_whitespace_only() {
-        assert_eq!(trim(b" \r\nab c\n"), b"ab c");
-        assert_eq!(trim(b"\n"), b"");
     }
 }

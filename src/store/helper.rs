@@ -86,7 +86,7 @@ impl RawOutput {
 
     /// Trimmed stdout equals the not-found text (how Go clients detect it).
     pub fn is_not_found(&self) -> bool {
-        !self.success() && trimmed(self.stdout.expose()) == ERR_NOT_FOUND.as_bytes()
+        !self.success() && self.stdout.expose().trim_ascii() == ERR_NOT_FOUND.as_bytes()
     }
 }
 
@@ -301,7 +301,7 @@ pub fn quote_output(stdout: &[u8], known_secret: Option<&str>) -> String {
     if protocol::decode_credential_object(stdout).is_ok_and(|f| f.secret.is_some()) {
         return "(stdout held credential JSON, withheld)".to_string();
     }
-    let mut text = String::from_utf8_lossy(trimmed(stdout)).into_owned();
+    let mut text = String::from_utf8_lossy(stdout.trim_ascii()).into_owned();
     if let Some(secret) = known_secret.filter(|s| !s.is_empty()) {
         text = text.replace(secret, "***");
     }
@@ -318,18 +318,6 @@ pub fn quote_output(stdout: &[u8], known_secret: Option<&str>) -> String {
     } else {
         format!("`{quoted}`")
     }
-}
-
-fn trimmed(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &bytes[start..end]
 }
 
 fn find_on_path(program: &str) -> Option<PathBuf> {
