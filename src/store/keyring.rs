@@ -281,20 +281,32 @@ impl KeyringStore {
             }))
     }
 
-    fn read(&self, index: usize, key: &str) -> Result<Record, StoreError> {
+    /// Runs `op` on the entry for `key` in store `index`, under the deadline.
+    /// Errors from the entry are mapped with the store and the key.
+    fn with_entry<T: Send + 'static>(
+        &self,
+        index: usize,
+        key: &str,
+        op: impl FnOnce(&Entry) -> Result<T, KeyringError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let backend = self.opened[index].0;
         let store = self.open(index)?;
         let key = key.to_string();
         let service = self.service;
         self.with_deadline(backend, move || {
-            let entry = Entry::new_in_store(&store, service, &key).map_err(|e| map_error(backend, &key, e))?;
-            let bytes = Secret::new(entry.get_secret().map_err(|e| map_error(backend, &key, e))?);
-            serde_json::from_slice::<Record>(bytes.expose()).map_err(|_| {
-                StoreError::Other(format!(
-                    "{} entry for {key} is not a docker-credential-incus record; erase it and store it again",
-                    backend.label()
-                ))
-            })
+            Entry::new_in_store(&store, service, &key)
+                .and_then(|entry| op(&entry))
+                .map_err(|e| map_error(backend, &key, e))
+        })
+    }
+
+    fn read(&self, index: usize, key: &str) -> Result<Record, StoreError> {
+        let bytes = Secret::new(self.with_entry(index, key, |entry| entry.get_secret())?);
+        serde_json::from_slice::<Record>(bytes.expose()).map_err(|_| {
+            StoreError::Other(format!(
+                "{} entry for {key} is not a docker-credential-incus record; erase it and store it again",
+                self.opened[index].0.label()
+            ))
         })
     }
 
@@ -311,39 +323,18 @@ impl KeyringStore {
                 size: bytes.expose().len(),
             });
         }
-        let store = self.open(index)?;
-        let key = key.to_string();
-        let service = self.service;
-        self.with_deadline(backend, move || {
-            let entry = Entry::new_in_store(&store, service, &key)
-                .map_err(|e| map_error(backend, &key, e))?;
-            entry
-                .set_secret(bytes.expose())
-                .map_err(|e| map_error(backend, &key, e))
-        })
+        self.with_entry(index, key, move |entry| entry.set_secret(bytes.expose()))
     }
 
     /// Deletes every item for `key`, duplicates included, so that `erase`
     /// is also the way out of an ambiguous entry.
     fn delete(&self, index: usize, key: &str) -> Result<(), StoreError> {
-        let backend = self.opened[index].0;
-        let store = self.open(index)?;
-        let key = key.to_string();
-        let service = self.service;
-        self.with_deadline(backend, move || {
-            let entry = Entry::new_in_store(&store, service, &key)
-                .map_err(|e| map_error(backend, &key, e))?;
-            match entry.delete_credential() {
-                Ok(()) | Err(KeyringError::NoEntry) => Ok(()),
-                Err(KeyringError::Ambiguous(items)) => {
-                    for item in items {
-                        item.delete_credential()
-                            .map_err(|e| map_error(backend, &key, e))?;
-                    }
-                    Ok(())
-                }
-                Err(e) => Err(map_error(backend, &key, e)),
+        self.with_entry(index, key, |entry| match entry.delete_credential() {
+            Ok(()) | Err(KeyringError::NoEntry) => Ok(()),
+            Err(KeyringError::Ambiguous(items)) => {
+                items.iter().try_for_each(|item| item.delete_credential())
             }
+            Err(e) => Err(e),
         })
     }
 
