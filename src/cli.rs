@@ -110,7 +110,8 @@ pub fn run_tooling(
         Ok(m) => m,
         Err(e) => {
             let code = e.exit_code();
-            let text = e.render().ansi().to_string();
+            // Plain text: stdout or stderr may be a pipe or a log.
+            let text = e.render().to_string();
             let _ = if code == 0 {
                 write!(stdout, "{text}")
             } else {

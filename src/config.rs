@@ -67,6 +67,15 @@ pub enum ConfigError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A file someone else could change: it names commands to run and
+    /// where secrets come from, so it is refused as ssh refuses such files.
+    #[error("config {} {reason}", path.display())]
+    Unsafe {
+        /// The file.
+        path: PathBuf,
+        /// Who could change it, and the fix.
+        reason: String,
+    },
     /// Inline secrets in a file that others can read, refused as ssh refuses keys.
     #[error(
         "config {} holds an inline secret (route \"{route}\") but its mode {mode:04o} lets group or others read it; run chmod 600 {}",
@@ -408,7 +417,9 @@ impl Config {
             reason: e.to_string(),
         };
         let file = std::fs::File::open(path).map_err(read_error)?;
-        let mode = file_mode(&file.metadata().map_err(read_error)?);
+        let meta = file.metadata().map_err(read_error)?;
+        check_owner_and_writers(path, &meta)?;
+        let mode = file_mode(&meta);
         let mut bytes = Vec::new();
         file.take(MAX_CONFIG_BYTES + 1)
             .read_to_end(&mut bytes)
@@ -845,6 +856,40 @@ fn parse_script(fields: &mut Fields, dir: &Path) -> Result<ScriptSpec, String> {
         output,
         cache,
     })
+}
+
+/// Refuses a config that group or others may write, or that belongs to
+/// another user (root excepted).
+#[cfg(unix)]
+fn check_owner_and_writers(path: &Path, meta: &std::fs::Metadata) -> Result<(), ConfigError> {
+    use std::os::unix::fs::MetadataExt;
+    let unsafe_file = |reason: String| ConfigError::Unsafe {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    if let Some(me) = me
+        && meta.uid() != me
+        && meta.uid() != 0
+    {
+        return Err(unsafe_file(format!(
+            "belongs to uid {}, not to you (uid {me}); it names commands to run, so use a config of your own",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(unsafe_file(format!(
+            "can be changed by group or others (mode {:04o}); it names commands to run, so run chmod go-w {}",
+            meta.mode() & 0o7777,
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_owner_and_writers(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), ConfigError> {
+    Ok(())
 }
 
 #[cfg(unix)]

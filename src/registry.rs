@@ -15,13 +15,33 @@ const DOCKER_HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1
 pub const DOCKER_HUB_KEY: &str = "docker.io";
 /// The server URL the docker CLI uses for Docker Hub (its `credsStore` key).
 pub const DOCKER_HUB_LEGACY_URL: &str = "https://index.docker.io/v1/";
+/// The longest server URL accepted. Registry URLs are far shorter, and the
+/// kernel keyring refuses key names over about 4 KiB.
+pub const MAX_SERVER_URL_BYTES: usize = 2048;
+
+fn quote_scheme(scheme: &str) -> String {
+    let looks_like_scheme = scheme.len() <= 16
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if looks_like_scheme {
+        format!(" {scheme:?}")
+    } else {
+        String::new()
+    }
+}
 
 /// Why a server URL could not be turned into a registry key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidServerUrl {
-    /// Only http and https make sense for a registry.
-    #[error("unsupported scheme {0:?} in server URL: use host[:port] or https://host[:port]")]
+    /// Only http and https make sense for a registry. The scheme is quoted
+    /// only when it looks like one: the input may be a misdirected secret.
+    #[error("unsupported scheme{} in server URL: use host[:port] or https://host[:port]", quote_scheme(.0))]
     Scheme(String),
+    /// Longer than any registry URL; keyrings limit their key names.
+    #[error("server URL is longer than {MAX_SERVER_URL_BYTES} bytes")]
+    TooLong,
     /// There is nothing before the first `/`.
     #[error("server URL has no host: use host[:port] or https://host[:port]")]
     NoHost,
@@ -33,14 +53,17 @@ pub enum InvalidServerUrl {
         "server URL must not contain user information (user@host); pass credentials in the store request"
     )]
     UserInfo,
-    /// The port is not a number from 1 to 65535.
-    #[error("server URL has an invalid port {0:?}")]
+    /// The port is not a number from 1 to 65535. Never quoted: a store
+    /// request sent to `get` by mistake would put the secret here.
+    #[error("server URL has an invalid port: use a number from 1 to 65535")]
     Port(String),
     /// An IPv6 literal without its closing bracket.
     #[error("server URL has an unterminated IPv6 literal: use [addr]:port")]
     Ipv6,
-    /// A character that no host name can hold.
-    #[error("server URL has an invalid host {0:?}")]
+    /// A character that no host name can hold. Never quoted, as for ports.
+    #[error(
+        "server URL has an invalid host: use letters, digits, '-', '.', '_' or an [IPv6] literal"
+    )]
     Host(String),
 }
 
@@ -58,6 +81,9 @@ impl ServerUrl {
     /// trailing slashes, a port, a path, or an IPv6 literal in brackets.
     pub fn parse(input: &str) -> Result<ServerUrl, InvalidServerUrl> {
         let input = input.trim();
+        if input.len() > MAX_SERVER_URL_BYTES {
+            return Err(InvalidServerUrl::TooLong);
+        }
         if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(InvalidServerUrl::BadCharacter);
         }

@@ -124,6 +124,35 @@ fn readable_config_with_inline_secret_is_refused() {
 }
 
 #[test]
+fn config_that_others_can_change_is_refused() {
+    let r = Routed::new(
+        r#"{"routes": {"a.test": {"source": "script", "command": ["sh", "-c", "echo s"], "username": "u"}}}"#,
+    );
+    write_mode(
+        &r.path(),
+        &std::fs::read_to_string(r.path()).unwrap(),
+        0o666,
+    );
+    let p = r.path().display().to_string();
+    assert_eq!(
+        r.run("get", "a.test"),
+        (
+            format!(
+                "config {p} can be changed by group or others (mode 0666); it names commands to run, so run chmod go-w {p}\n"
+            ),
+            Some(1)
+        )
+    );
+    // Readable by others is fine when it holds no inline secret.
+    write_mode(
+        &r.path(),
+        &std::fs::read_to_string(r.path()).unwrap(),
+        0o644,
+    );
+    assert_eq!(r.run("get", "a.test").1, Some(0));
+}
+
+#[test]
 fn read_only_route_refuses_store_in_one_line() {
     let r = Routed::new(
         r#"{"routes": {"ghcr.io": {"source": "static", "username": "ci", "secret": "s"}}}"#,

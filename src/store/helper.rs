@@ -45,6 +45,9 @@ pub enum HelperError {
     /// No such program on PATH or at that path.
     #[error("{0} not found in PATH")]
     NotFound(String),
+    /// A helper named by path that is missing, or is no executable file.
+    #[error("{0} is not an executable file")]
+    NotExecutable(String),
     /// An empty helper name names no helper.
     #[error("empty credential helper name")]
     EmptyName,
@@ -99,10 +102,13 @@ impl Helper {
         }
         if name.contains('/') {
             let path = PathBuf::from(name);
-            if !path.is_file() {
-                return Err(HelperError::NotFound(name.to_string()));
+            if !is_executable(&path) {
+                return Err(HelperError::NotExecutable(name.to_string()));
             }
-            return Ok(Helper::at(path));
+            // Named by path, it is called by that path in messages too.
+            let mut helper = Helper::at(path);
+            helper.name = name.to_string();
+            return Ok(helper);
         }
         let full = if name.starts_with(HELPER_PREFIX) {
             name.to_string()
@@ -366,6 +372,19 @@ mod tests {
             "`bad *** more`"
         );
         assert_eq!(quote_output(b"\n", None), "(no output on stdout)");
+    }
+
+    #[test]
+    fn resolve_by_path_needs_an_executable_file_and_keeps_the_path_as_its_name() {
+        assert_eq!(
+            Helper::resolve("/etc").unwrap_err().to_string(),
+            "/etc is not an executable file"
+        );
+        assert_eq!(
+            Helper::resolve("/etc/passwd").unwrap_err().to_string(),
+            "/etc/passwd is not an executable file"
+        );
+        assert_eq!(Helper::resolve("/bin/sh").unwrap().name(), "/bin/sh");
     }
 
     #[test]

@@ -418,7 +418,12 @@ impl Store for KeyringStore {
                 Err(e) => return Err(e),
             }
             self.write(index, &key, record)?;
-            if backend == Backend::Keyutils {
+            // Once per process: `import` stores many credentials in one run.
+            static REBOOT_NOTICE_SHOWN: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if backend == Backend::Keyutils
+                && !REBOOT_NOTICE_SHOWN.swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
                 (self.notice)(if self.selection.forced {
                     "credentials are kept in the kernel keyring, which does not survive a reboot"
                 } else {

@@ -561,7 +561,7 @@ mod tests {
             let mut sp = spec(script(
                 dir.path(),
                 &format!(
-                    "echo x >> {}; cat {} || exit 1",
+                    "echo x >> {}; cat {} 2>/dev/null || exit 1",
                     runs.display(),
                     answer.display()
                 ),
