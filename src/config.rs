@@ -725,7 +725,43 @@ fn resolve_program(text: &str, dir: &Path) -> String {
     }
 }
 
+/// Every field some source knows. A name outside this list is a typo; when
+/// the route does not parse, the typo is named rather than what it caused, so
+/// that `"sorce"` is not reported as a keyring route with a stray `"secret"`.
+const ROUTE_FIELDS: [&str; 15] = [
+    "source",
+    "writes",
+    "comment",
+    "username",
+    "username_env",
+    "username_file",
+    "secret",
+    "secret_env",
+    "secret_file",
+    "command",
+    "output",
+    "timeout",
+    "env",
+    "cache",
+    "helper",
+];
+
 fn parse_route(body: &Value, dir: &Path) -> Result<(Source, Writes), String> {
+    parse_route_fields(body, dir).map_err(|error| {
+        let typo = body
+            .as_object()
+            .and_then(|map| map.keys().find(|k| !ROUTE_FIELDS.contains(&k.as_str())));
+        match typo {
+            Some(typo) if !error.contains(&format!("unknown field \"{typo}\"")) => format!(
+                "unknown field \"{typo}\"; a route knows: {}",
+                ROUTE_FIELDS.join(", ")
+            ),
+            _ => error,
+        }
+    })
+}
+
+fn parse_route_fields(body: &Value, dir: &Path) -> Result<(Source, Writes), String> {
     let Value::Object(map) = body else {
         return Err("must be an object such as {\"source\": \"keyring\"}".to_string());
     };
@@ -1081,6 +1117,18 @@ mod tests {
         // Without inline secrets the mode does not matter.
         let text = r#"{"routes": {"h": {"source": "static", "username": "u", "secret_env": "S"}}}"#;
         assert!(Config::parse(Path::new("/c"), text.as_bytes(), Some(0o100644)).is_ok());
+    }
+
+    #[test]
+    fn a_misspelt_field_is_named_before_anything_else() {
+        assert!(
+            err(r#"{"routes": {"h": {"sorce": "static", "username": "u", "secret": "x"}}}"#)
+                .contains("route \"h\": unknown field \"sorce\"; a route knows: source,")
+        );
+        assert!(
+            err(r#"{"routes": {"h": {"source": "static", "usernme": "u", "secret_env": "S"}}}"#)
+                .contains("unknown field \"usernme\"")
+        );
     }
 
     #[test]
