@@ -115,20 +115,7 @@ impl Sandbox {
 
     /// What our `list` says, as a map.
     fn list(&self) -> BTreeMap<String, String> {
-        let out = self
-            .helper()
-            .arg("list")
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        serde_json::from_slice(&out).unwrap_or_else(|e| {
-            panic!(
-                "list printed no JSON object ({e}): {}",
-                String::from_utf8_lossy(&out)
-            )
-        })
+        util::list_with(self.helper())
     }
 
     /// Checks that `list` shows the registry with its user, and `get` gives

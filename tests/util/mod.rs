@@ -35,6 +35,25 @@ pub fn helper_on(store: &str) -> assert_cmd::Command {
     cmd
 }
 
+/// Runs `list` with `cmd` and returns its answer, which must be one JSON
+/// object of strings and a newline.
+pub fn list_with(mut cmd: assert_cmd::Command) -> std::collections::BTreeMap<String, String> {
+    let out = cmd
+        .arg("list")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(out.last(), Some(&b'\n'), "list must end its line");
+    serde_json::from_slice(&out).unwrap_or_else(|e| {
+        panic!(
+            "list printed no JSON object of strings ({e}): {}",
+            String::from_utf8_lossy(&out)
+        )
+    })
+}
+
 /// An empty config folder, so no route config is found.
 pub fn no_config_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-config");
