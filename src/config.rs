@@ -903,8 +903,7 @@ fn check_owner_and_writers(path: &Path, meta: &std::fs::Metadata) -> Result<(), 
         path: path.to_path_buf(),
         reason,
     };
-    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
-    if let Some(me) = me
+    if let Some(me) = crate::process::current_uid()
         && meta.uid() != me
         && meta.uid() != 0
     {

@@ -10,6 +10,20 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
+
+/// This process's user id, read from the owner of `/proc/self` because the
+/// crate forbids unsafe code (and so a direct `getuid` call). `None` off Linux.
+pub fn current_uid() -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
 use std::time::{Duration, Instant};
 
 use crate::secret::Secret;

@@ -152,14 +152,9 @@ pub fn session_bus_configured() -> bool {
     }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::MetadataExt;
         let runtime = std::env::var_os("XDG_RUNTIME_DIR")
             .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::fs::metadata("/proc/self")
-                    .ok()
-                    .map(|m| format!("/run/user/{}", m.uid()).into())
-            });
+            .or_else(|| crate::process::current_uid().map(|uid| format!("/run/user/{uid}").into()));
         if let Some(dir) = runtime {
             return dir.join("bus").exists();
         }

@@ -176,15 +176,7 @@ impl Env {
 }
 
 fn current_uid() -> u32 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
-    }
-    #[cfg(not(unix))]
-    {
-        0
-    }
+    crate::process::current_uid().unwrap_or(0)
 }
 
 /// Where a registry's credentials come from.
